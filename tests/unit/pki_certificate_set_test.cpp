@@ -146,9 +146,9 @@ TEST(PkiInstall, CreatesMissingFolder) {
                 "client-cert.pem: created", "client-key.pem: created"}));
   EXPECT_FALSE(fs::exists(dir.path() + "/pki"));  // planning changes nothing
 
-  ::umask(077);  // parents still get 0755
+  const mode_t old_umask = ::umask(077);  // parents still get 0755
   auto installed = qmt::pki::install_set(request);
-  ::umask(022);
+  ::umask(old_umask);
   ASSERT_TRUE(installed.ok()) << installed.error().message;
   EXPECT_EQ(installed_version(cert_dir), "v1");
   EXPECT_EQ(mode_of(dir.path() + "/pki"), 0755u);
