@@ -6,6 +6,7 @@
 #include <iostream>
 #include <map>
 #include <memory>
+#include <set>
 #include <nlohmann/json.hpp>
 
 #include "cli/text_diff.hpp"
@@ -74,15 +75,9 @@ json collect_arguments(const CommandInput& input) {
   return arguments;
 }
 
-const char* status_label(util::CheckStatus status) {
-  switch (status) {
-    case util::CheckStatus::ok:
-      return "ok     ";
-    case util::CheckStatus::warning:
-      return "warning";
-    case util::CheckStatus::failed:
-      return "FAILED ";
-  }
+const char* status_label(const std::string& status) {
+  if (status == "ok") return "ok     ";
+  if (status == "warning") return "warning";
   return "FAILED ";
 }
 
@@ -122,30 +117,34 @@ void print_value(const std::string& key, const json& value, int indent) {
   }
 }
 
-void print_human(const ops::Outcome& outcome, bool want_diff) {
-  const char* state = outcome.failed    ? "failed"
-                      : outcome.changed ? "changed"
-                                        : "ok";
-  std::cout << state << ": " << outcome.msg << "\n";
-  for (const auto& warning : outcome.warnings) {
-    std::cout << "warning: " << warning << "\n";
+// Prints a result after secrets were scrubbed from it, so the terminal
+// shows exactly what --json would.
+void print_human(const json& result) {
+  const char* state = result.value("failed", false)    ? "failed"
+                      : result.value("changed", false) ? "changed"
+                                                       : "ok";
+  std::cout << state << ": " << result.value("msg", "") << "\n";
+  for (const auto& warning : result.value("warnings", json::array())) {
+    std::cout << "warning: " << warning.get<std::string>() << "\n";
   }
-  for (const auto& item : outcome.data.items()) {
-    if (item.key() == "checks") continue;
+  static const std::set<std::string> k_shown_apart = {
+      "changed", "failed", "msg", "warnings", "checks", "diff"};
+  for (const auto& item : result.items()) {
+    if (k_shown_apart.count(item.key())) continue;
     print_value(item.key(), item.value(), 0);
   }
-  if (!outcome.checks.empty()) {
+  if (result.contains("checks")) {
     std::cout << "checks:\n";
-    for (const auto& check : outcome.checks) {
-      std::cout << "  " << status_label(check.status) << " " << check.name
-                << ": " << check.message << "\n";
+    for (const auto& check : result["checks"]) {
+      std::cout << "  " << status_label(check.value("status", "failed")) << " "
+                << check.value("name", "") << ": "
+                << check.value("message", "") << "\n";
     }
   }
-  if (want_diff) {
-    for (const auto& diff : outcome.diffs) {
-      std::cout << unified_diff(diff.before, diff.after, diff.before_header,
-                                diff.after_header);
-    }
+  for (const auto& diff : result.value("diff", json::array())) {
+    std::cout << unified_diff(diff.value("before", ""), diff.value("after", ""),
+                              diff.value("before_header", ""),
+                              diff.value("after_header", ""));
   }
 }
 
@@ -225,7 +224,7 @@ int run_cli(int argc, char** argv) {
   json arguments = collect_arguments(*chosen);
   if (show) {
     operation = ops::find_operation_by_command("verify");
-    json show_arguments = {{"fail_on_error", false}, {"sections", "config"}};
+    json show_arguments = {{"fail_on_error", false}, {"check_libvirt", false}};
     for (const char* key : {"path", "root", "lens_dir"}) {
       if (arguments.contains(key)) show_arguments[key] = arguments[key];
     }
@@ -268,8 +267,12 @@ int run_cli(int argc, char** argv) {
   if (as_json) {
     std::cout << result.dump(2, ' ', false, json::error_handler_t::replace)
               << "\n";
+  } else if (show) {
+    print_value("settings", result.value("settings", json::object()), 0);
+    std::cout << "qemu_user: " << result.value("qemu_user", "") << "\n"
+              << "qemu_group: " << result.value("qemu_group", "") << "\n";
   } else {
-    print_human(outcome, want_diff);
+    print_human(result);
   }
   return outcome.failed ? 1 : 0;
 }

@@ -1,5 +1,7 @@
 #include "ops/ca_operation.hpp"
 
+#include <optional>
+
 #include "ops/host.hpp"
 #include "ops/pem_input.hpp"
 #include "pki/ca.hpp"
@@ -50,6 +52,23 @@ Outcome run_ca(const Params& params, const Context& context) {
   Outcome outcome;
   outcome.data["ca_dir"] = settings->ca_dir;
 
+  // A broken CA or request is reported before ensure_ca creates anything.
+  if (auto existing = pki::inspect_ca(settings.value()); !existing) {
+    return failure(existing.error().message);
+  }
+  std::optional<pki::PemFile> csr;
+  if (params["csr"].is_string()) {
+    if (!params["hostname"].is_string()) {
+      return failure("Option hostname is required to sign a csr");
+    }
+    const HostPaths paths{"/", "", ""};
+    auto read = read_pem_option(params, "csr", paths);
+    if (!read) return failure(read.error().message);
+    auto parsed = pki::csr_from_pem(read->pem,
+                                    params["hostname"].get<std::string>());
+    if (!parsed) return failure(read->label + ": " + parsed.error().message);
+    csr = read.value();
+  }
   auto created = pki::ensure_ca(settings.value(), context.check_mode);
   if (!created) return failure(created.error().message);
   outcome.changed = created.value();
@@ -59,7 +78,7 @@ Outcome run_ca(const Params& params, const Context& context) {
   outcome.data["ca_certificate"] =
       state->exists ? json(state->certificate_pem) : json();
 
-  if (!params["csr"].is_string()) {
+  if (!csr) {
     outcome.msg = created.value()
                       ? (context.check_mode ? "Would create the CA in "
                                             : "Created the CA in ") +
@@ -67,13 +86,6 @@ Outcome run_ca(const Params& params, const Context& context) {
                       : "The CA in " + settings->ca_dir + " exists";
     return outcome;
   }
-
-  if (!params["hostname"].is_string()) {
-    return failure("Option hostname is required to sign a csr");
-  }
-  const HostPaths paths{"/", "", ""};
-  auto csr = read_pem_option(params, "csr", paths);
-  if (!csr) return failure(csr.error().message);
 
   outcome.changed = true;
   outcome.data["certificate"] = nullptr;

@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <ctime>
 #include <filesystem>
 
@@ -74,10 +75,17 @@ std::string staged_key_path(const CertRequest& request) {
   return request.folder + "/" + k_staging_folder + "/" + k_staged_key;
 }
 
+// Joins the failed checks' messages. The host certificate also serves as
+// the client certificate by default, so the same finding can come twice.
 std::string join_failed(const util::Checks& checks) {
+  std::vector<std::string> seen;
   std::string text;
   for (const auto& check : checks) {
     if (check.status != util::CheckStatus::failed) continue;
+    if (std::find(seen.begin(), seen.end(), check.message) != seen.end()) {
+      continue;
+    }
+    seen.push_back(check.message);
     text += (text.empty() ? "" : "; ") + check.message;
   }
   return text;
@@ -190,12 +198,29 @@ Outcome run_present(const Params& params, const Context& context,
   }
 
   bool staged = false;
-  if (set.server_key.pem.empty()) {
+  if (set.server_key.pem.empty() && !set.server_cert.pem.empty()) {
     auto key = util::read_file(staged_key_path(request));
     if (key) {
       set.server_key = {staged_key_path(request), key.value()};
       staged = true;
     }
+  }
+  if (set.server_cert.pem.empty() && set.server_key.pem.empty() &&
+      set.client_cert.pem.empty() && set.client_key.pem.empty()) {
+    // Without a new certificate the installed set is checked again and
+    // its modes and owner are repaired; a given ca_cert still replaces the
+    // installed one, which is how a CA rotation reaches the hosts.
+    auto installed = pki::read_certificate_set(request.folder);
+    if (!installed) return failure(installed.error().message);
+    if (installed->server_cert.pem.empty()) {
+      return failure("Option cert is required: no certificate set is "
+                     "installed in " + request.cert_dir + " to keep");
+    }
+    if (set.ca_cert.pem.empty()) set.ca_cert = installed->ca_cert;
+    set.server_cert = installed->server_cert;
+    set.server_key = installed->server_key;
+    set.client_cert = installed->client_cert;
+    set.client_key = installed->client_key;
   }
   for (const auto& [option, target] : {std::pair{"ca_cert", &set.ca_cert},
                                        std::pair{"cert", &set.server_cert},
@@ -464,8 +489,10 @@ Operation cert_operation() {
       {"renew_before_days", OptionType::integer,
        "A certificate that expires within this many days needs renewal.",
        30, {}, false, false, {}},
-      {"key_type", OptionType::str, "Type of a new host key (state csr).",
-       "ec-p256", {"ec-p256", "rsa3072"}, false, false, {}},
+      {"key_type", OptionType::str,
+       "Type of a new host key (state csr). RSA works with every QEMU; "
+       "EC P-256 needs a QEMU that does not require keyEncipherment.",
+       "rsa3072", {"rsa3072", "ec-p256"}, false, false, {}},
   };
   operation.options.insert(operation.options.end(), own.begin(), own.end());
   operation.run = run_cert;

@@ -4,12 +4,14 @@
 #include "ops/cert_operation.hpp"
 #include "ops/config_operation.hpp"
 #include "ops/info_operation.hpp"
+#include "ops/migrate_operation.hpp"
 
 namespace qmt::ops {
 
 const std::vector<Operation>& operations() {
   static const std::vector<Operation> k_operations = {
-      config_operation(), cert_operation(), info_operation(), ca_operation()};
+      config_operation(), cert_operation(), info_operation(), ca_operation(),
+      migrate_operation()};
   return k_operations;
 }
 

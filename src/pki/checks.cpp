@@ -484,11 +484,14 @@ void check_key_usage(const PemFile& file, const ParsedFile& parsed,
     }
     if (!contains(info.key_usage, "keyEncipherment") &&
         info.key_usage_critical) {
-      status = worst(status, CheckStatus::failed);
+      // QEMU dropped this start-up check in 7.2.22 and 10.0.7 (Debian 12
+      // has it from 1:7.2+dfsg-7+deb12u18); older builds still apply it.
+      status = worst(status, CheckStatus::warning);
       findings.push_back(label +
-                         " (critical) without keyEncipherment, which QEMU "
-                         "rejects at start-up even for EC keys; expected "
-                         "keyEncipherment, or the extension not critical");
+                         " (critical) without keyEncipherment; QEMU releases "
+                         "before 7.2.22 and 10.0.7 reject that at start-up, "
+                         "even for EC keys. Use an RSA host key, or keep "
+                         "keyUsage not critical, for older QEMU");
     }
   }
   if (status != CheckStatus::ok) {

@@ -68,6 +68,16 @@ void copy_selinux_context(const std::string& from, int fd) {
   }
 }
 
+// libvirt's qemu.conf writes numeric ids as "+107"; plain digits count too.
+std::optional<unsigned long> numeric_id(const std::string& name) {
+  std::string digits = !name.empty() && name[0] == '+' ? name.substr(1) : name;
+  if (digits.empty() || digits.size() > 9 ||
+      digits.find_first_not_of("0123456789") != std::string::npos) {
+    return std::nullopt;
+  }
+  return std::stoul(digits);
+}
+
 }  // namespace
 
 UniqueFd& UniqueFd::operator=(UniqueFd&& other) noexcept {
@@ -141,13 +151,12 @@ Result<void> atomic_write_file(const std::string& path,
   const std::string name = std::filesystem::path(path).filename().string();
   const std::string temporary = folder + "/." + name + ".tmp-" + random_suffix();
 
-  // The mode is given to open() and the umask is cleared for the call, so
-  // the file never exists with wider permissions than requested.
-  mode_t old_umask = ::umask(0);
+  // The file starts as 0600 at most (the umask can only narrow it) and gets
+  // its owner before its final mode, so it is never readable by anyone the
+  // final mode excludes. The umask is left alone: it is shared by threads.
   UniqueFd fd(::open(temporary.c_str(),
                      O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW,
-                     options.mode.mode & 0600));
-  ::umask(old_umask);
+                     0600));
   if (!fd.valid()) return errno_error("Failed to create", temporary, errno);
 
   auto fail = [&](const Error& error) -> Result<void> {
@@ -213,10 +222,7 @@ std::string under_root(const std::string& root, const std::string& path) {
 }
 
 Result<uid_t> lookup_user(const std::string& name) {
-  if (!name.empty() && name.find_first_not_of("0123456789") ==
-                           std::string::npos) {
-    return static_cast<uid_t>(std::stoul(name));
-  }
+  if (auto id = numeric_id(name)) return static_cast<uid_t>(*id);
   struct passwd entry {};
   struct passwd* found = nullptr;
   std::vector<char> buffer(16384);
@@ -229,10 +235,7 @@ Result<uid_t> lookup_user(const std::string& name) {
 }
 
 Result<gid_t> lookup_group(const std::string& name) {
-  if (!name.empty() && name.find_first_not_of("0123456789") ==
-                           std::string::npos) {
-    return static_cast<gid_t>(std::stoul(name));
-  }
+  if (auto id = numeric_id(name)) return static_cast<gid_t>(*id);
   struct group entry {};
   struct group* found = nullptr;
   std::vector<char> buffer(16384);

@@ -51,8 +51,8 @@ struct WriteOptions {
 };
 
 // Replaces `path` with `content` atomically: a temporary file in the same
-// folder, created with the final mode and owner before the first byte is
-// written, fsync'ed, renamed over `path`, then the folder is fsync'ed. A
+// folder, created 0600 and given its final owner and mode before the first
+// byte is written, fsync'ed, renamed over `path`, then the folder is fsync'ed. A
 // failure leaves `path` untouched and removes the temporary file.
 Result<void> atomic_write_file(const std::string& path,
                                const std::string& content,
@@ -75,7 +75,8 @@ std::string under_root(const std::string& root, const std::string& path);
 // Returns the printable text of errno value `error_number`.
 std::string errno_text(int error_number);
 
-// Looks up a user or group by name or numeric id.
+// Looks up a user or group by name or numeric id ("107" or libvirt's
+// "+107").
 Result<uid_t> lookup_user(const std::string& name);
 Result<gid_t> lookup_group(const std::string& name);
 
