@@ -181,7 +181,7 @@ OptionSpecs readiness_options() {
        {}},
       {"libvirt_timeout",
        OptionType::integer,
-       "Seconds to wait for libvirt to connect and answer before the "
+       "Seconds to wait for libvirt to connect and respond before the "
        "libvirt.connect check fails.",
        30,
        {},
