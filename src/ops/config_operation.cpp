@@ -139,7 +139,10 @@ Outcome run_config(const Params& params, const Context& context) {
     return failure(loaded->file + ": " + applied.error().message);
   }
 
-  auto after_text = document.render();
+  // Rendering and re-parsing cost about as much as the first parse, so a
+  // run that set nothing keeps the text it read.
+  util::Result<std::string> after_text = loaded->text;
+  if (!changes.empty()) after_text = document.render();
   if (!after_text) return failure(loaded->file + ": " + after_text.error().message);
   outcome.changed = after_text.value() != loaded->text;
   outcome.data["path"] = loaded->file;
@@ -162,9 +165,11 @@ Outcome run_config(const Params& params, const Context& context) {
     if (!written) return failure(written.error().message);
   }
 
-  auto reparsed = conf::QemuConf::parse(after_text.value(), loaded->file,
-                                        conf::AugeasSettings{request.paths.lens_dir});
-  if (reparsed) {
+  if (!outcome.changed) {
+    outcome.data["settings"] = settings_to_json(before.value());
+  } else if (auto reparsed = conf::QemuConf::parse(
+                 after_text.value(), loaded->file,
+                 conf::AugeasSettings{request.paths.lens_dir})) {
     LoadedQemuConf after{loaded->file, after_text.value(), loaded->mode,
                          std::move(reparsed.value())};
     auto settings = read_migration_settings(after);
