@@ -208,8 +208,8 @@ Outcome run_present(const Params& params, const Context& context,
   if (set.server_cert.pem.empty() && set.server_key.pem.empty() &&
       set.client_cert.pem.empty() && set.client_key.pem.empty()) {
     // Without a new certificate the installed set is checked again and
-    // its modes and owner are repaired; a given ca_cert still replaces the
-    // installed one, which is how a CA rotation reaches the hosts.
+    // its modes and owner are repaired. A given ca_cert still replaces the
+    // installed one, so a CA rotation reaches hosts that keep their keys.
     auto installed = pki::read_certificate_set(request.folder);
     if (!installed) return failure(installed.error().message);
     if (installed->server_cert.pem.empty()) {
@@ -406,8 +406,8 @@ Outcome run_csr(const Params& params, const Context& context,
 
   if (!staged.value()) {
     // The staging folder keeps the key private to root until it is
-    // installed; it is created inside cert_dir so the key never crosses a
-    // file system when it moves into the set.
+    // installed. It lives inside cert_dir, so the key never crosses a file
+    // system when it moves into the set.
     std::error_code error;
     std::filesystem::create_directories(request.folder, error);
     if (!error) {
