@@ -18,6 +18,8 @@ def deploy_vars(lab, ca_dir, **extra):
     values = {"qemu_migration_tls_ca_dir": str(ca_dir),
               "qemu_migration_tls_restart_command":
                   f"{lab.lab_dir}/bin/lab-libvirtd restart",
+              "qemu_migration_tls_destination_uri_format":
+                  "qemu+tcp://%s/system",
               "qemu_migration_tls_extra_names": ["{{ ansible_host }}"]}
     values.update(extra)
     return values
@@ -43,6 +45,9 @@ def host_state(lab, host):
 def reset_hosts(lab):
     """Take both hosts back to never enrolled."""
     for host in lab.hosts:
+        lab.sh(host, "for domain in $(virsh list --all --name); do "
+               "virsh destroy $domain; virsh undefine $domain; done",
+               check=False)
         lab.sh(host, f"rm -rf {CERT_DIR}; sed -i '/^migrate_tls_/d' {QEMU_CONF}")
         lab.libvirtd(host, "restart")
 
