@@ -212,3 +212,29 @@ def test_renewal_and_ca_rotation(lab, tmp_path):
                     f"{CERT_DIR}/server-cert.pem").stdout == issuer
     completed, again = play(lab, "host-deploy.yml", deploy_vars(lab, new_ca))
     assert set(changed_by_host(again).values()) == {0}
+
+
+def test_maintenance_requires_no_guests(lab, tmp_path):
+    reset_hosts(lab)
+    variables = deploy_vars(lab, tmp_path / "ca")
+    completed, _ = play(lab, "host-deploy.yml", variables)
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    lab.guest("h1", "maint1", 64)
+
+    completed, refused = play(lab, "host-deploy.yml", variables)
+    assert completed.returncode != 0
+    message = task_results(refused, "Assert that the host runs no guests")[
+        "h1.lab.test"]["msg"]
+    assert message.startswith("h1.lab.test runs guests (maint1), so it is "
+                              "not in maintenance.")
+
+    # With evacuation the guest leaves h1 encrypted, then leaves h2 when
+    # h2's turn comes, and keeps running throughout.
+    completed, evacuated = play(lab, "host-deploy.yml", dict(
+        variables, qemu_migration_tls_evacuate=True))
+    assert completed.returncode == 0, completed.stdout[-3000:]
+    moves = task_results(evacuated,
+                         "Migrate the guests to the other hosts, encrypted")
+    assert moves["h1.lab.test"]["results"][0]["encrypted"] is True
+    assert moves["h2.lab.test"]["results"][0]["encrypted"] is True
+    lab.guest_check("h1", "maint1")
