@@ -24,6 +24,7 @@ constexpr unsigned long k_min_parallel_libvirt = 5002000;
 constexpr long long k_max_parallel_connections = 255;
 constexpr long long k_max_repeat = 50;
 constexpr const char* k_default_pattern = "QMT-RAM-PATTERN!";
+constexpr const char* k_default_qemu_log_dir = "/var/log/libvirt/qemu";
 
 struct MigrateRequest {
   std::string domain;
@@ -46,6 +47,7 @@ struct MigrateRequest {
   std::string capture_file;
   std::string capture_pattern;
   std::string capture_filter;
+  std::string qemu_log_dir;
 };
 
 std::string text_option(const Params& params, const char* name) {
@@ -63,10 +65,10 @@ util::Result<MigrateRequest> read_request(const Params& params) {
   if (params["bandwidth"].is_number_integer()) {
     const long long bandwidth = params["bandwidth"].get<long long>();
     if (bandwidth < 1) {
-      return util::Error{"Invalid value for option bandwidth: " +
-                         std::to_string(bandwidth) +
-                         " MiB/s; give 1 or more, or leave it unset for no "
-                         "limit"};
+      return util::Error{
+          "Invalid value for option bandwidth: " + std::to_string(bandwidth) +
+          " MiB/s; give 1 or more, or leave it unset for no "
+          "limit"};
     }
     request.bandwidth = static_cast<unsigned long long>(bandwidth);
   }
@@ -80,10 +82,10 @@ util::Result<MigrateRequest> read_request(const Params& params) {
   if (params["timeout"].is_number_integer()) {
     const long long timeout = params["timeout"].get<long long>();
     if (timeout < 1) {
-      return util::Error{"Invalid value for option timeout: " +
-                         std::to_string(timeout) +
-                         " s; give 1 or more, or leave it unset for no "
-                         "timeout"};
+      return util::Error{
+          "Invalid value for option timeout: " + std::to_string(timeout) +
+          " s; give 1 or more, or leave it unset for no "
+          "timeout"};
     }
     request.timeout = static_cast<double>(timeout);
   }
@@ -92,15 +94,16 @@ util::Result<MigrateRequest> read_request(const Params& params) {
   if (params["encrypted"].is_boolean()) {
     request.encryption.encrypted = params["encrypted"].get<bool>();
   }
-  auto vm = virt::parse_encryption_setting(
-      "vm_encrypted", text_option(params, "vm_encrypted"));
+  auto vm = virt::parse_encryption_setting("vm_encrypted",
+                                           text_option(params, "vm_encrypted"));
   if (!vm) return vm.error();
   auto cluster = virt::parse_encryption_setting(
       "cluster_encrypted", text_option(params, "cluster_encrypted"));
   if (!cluster) return cluster.error();
   request.encryption.vm = vm.value();
   request.encryption.cluster = cluster.value();
-  request.encryption.default_encrypted = params["default_encrypted"].get<bool>();
+  request.encryption.default_encrypted =
+      params["default_encrypted"].get<bool>();
   if (params["cluster_level"].is_string()) {
     request.encryption.cluster_level = text_option(params, "cluster_level");
   }
@@ -108,9 +111,9 @@ util::Result<MigrateRequest> read_request(const Params& params) {
   request.compare = params["compare"].get<bool>();
   const long long repeat = params["repeat"].get<long long>();
   if (repeat < 1 || repeat > k_max_repeat) {
-    return util::Error{"Invalid value for option repeat: " +
-                       std::to_string(repeat) + "; expected 1 to " +
-                       std::to_string(k_max_repeat)};
+    return util::Error{
+        "Invalid value for option repeat: " + std::to_string(repeat) +
+        "; expected 1 to " + std::to_string(k_max_repeat)};
   }
   request.repeat = static_cast<int>(repeat);
   request.return_uri = text_option(params, "return_uri");
@@ -124,13 +127,16 @@ util::Result<MigrateRequest> read_request(const Params& params) {
   request.capture_file = text_option(params, "capture_file");
   request.capture_pattern = text_option(params, "capture_pattern");
   request.capture_filter = text_option(params, "capture_filter");
+  request.qemu_log_dir = text_option(params, "qemu_log_dir");
   if (request.capture && request.capture_pattern.empty()) {
-    return util::Error{"Invalid value for option capture_pattern: it must not "
-                       "be empty when capture is true"};
+    return util::Error{
+        "Invalid value for option capture_pattern: it must not "
+        "be empty when capture is true"};
   }
   if (request.capture && request.compare && !request.capture_file.empty()) {
-    return util::Error{"Option capture_file cannot be used with compare, "
-                       "which captures several migrations"};
+    return util::Error{
+        "Option capture_file cannot be used with compare, "
+        "which captures several migrations"};
   }
   return request;
 }
@@ -234,19 +240,21 @@ bool is_active(const std::optional<std::string>& state) {
   return state && (*state == "running" || *state == "paused");
 }
 
-// Describes a failed leg: the source job's error first, because the client
-// may only see a generic error while the job holds the cause.
+// Describes a failed leg. The source job's error comes first, because the
+// client may only see a generic error while the source knows the cause.
 std::string failure_text(const std::string& domain,
                          const virt::MigrationRequest& request,
                          const virt::LegReport& report) {
-  std::string cause = report.job_error.empty() ? report.run.error
-                                               : report.job_error;
+  const std::string client = virt::summarize_qemu_messages(report.run.error);
+  std::string cause = client;
+  if (!report.source_log_messages.empty()) cause = report.source_log_messages;
+  if (!report.job_error.empty()) cause = report.job_error;
   std::string text;
   if (report.run.timed_out) {
     text = "Migration of " + domain + " to " + request.destination_uri +
            " exceeded the timeout of " +
-           format_number(*request.timeout_seconds, 0) +
-           " s and was aborted (" + cause + ")";
+           format_number(*request.timeout_seconds, 0) + " s and was aborted (" +
+           cause + ")";
     if (!report.run.abort_error.empty()) {
       text += "; aborting the job failed: " + report.run.abort_error;
     }
@@ -254,32 +262,34 @@ std::string failure_text(const std::string& domain,
     text = "Migration of " + domain + " to " + request.destination_uri +
            " failed: " + cause;
   }
-  if (!report.job_error.empty() &&
-      report.run.error.find(report.job_error) == std::string::npos) {
-    text += " (libvirt reported to the client: " + report.run.error + ")";
+  if (cause != client && client.find(cause) == std::string::npos) {
+    text += " (libvirt reported to the client: " + client + ")";
   }
   if (request.encrypted && request.tls_destination.empty() &&
       cause.find("does not match the hostname") != std::string::npos) {
-    text += ". Set tls_destination to a name in the destination's "
-            "certificate, or add this name to the certificate";
+    text +=
+        ". Set tls_destination to a name in the destination's "
+        "certificate, or add this name to the certificate";
   }
   if (request.encrypted && request.parallel_connections > 1) {
-    text += ". Parallel connections with TLS need libvirt and QEMU that "
-            "support multifd over TLS on both hosts";
+    text +=
+        ". Parallel connections with TLS need libvirt and QEMU that "
+        "support multifd over TLS on both hosts";
   }
   text += ". ";
   if (report.source_state && *report.source_state == "running") {
     text += domain + " still runs on the source";
   } else {
-    text += domain + " is " + report.source_state.value_or("in an unknown state") +
+    text += domain + " is " +
+            report.source_state.value_or("in an unknown state") +
             " on the source";
   }
   if (report.destination_state) {
-    text += is_active(report.destination_state)
-                ? ", and it is " + *report.destination_state +
-                      " on the destination"
-                : "; the destination has no running copy (" +
-                      *report.destination_state + ")";
+    text +=
+        is_active(report.destination_state)
+            ? ", and it is " + *report.destination_state + " on the destination"
+            : "; the destination has no running copy (" +
+                  *report.destination_state + ")";
   }
   return text;
 }
@@ -317,6 +327,14 @@ std::optional<virt::CaptureSettings> capture_settings(
   return settings;
 }
 
+// The source QEMU's log, readable only when the source daemon runs on this
+// host.
+std::string source_log_path(const MigrateRequest& request) {
+  if (!virt::uri_host(request.libvirt_uri).empty()) return "";
+  if (request.qemu_log_dir.empty()) return "";
+  return request.qemu_log_dir + "/" + request.domain + ".log";
+}
+
 virt::ProgressSink progress_sink(const Context& context,
                                  const std::string& prefix) {
   return [&context, prefix](const virt::JobStats& stats,
@@ -350,6 +368,7 @@ Outcome run_single(const MigrateRequest& request,
   spec.request = forward_request(request, decision.encrypted);
   spec.capture = capture_settings(request);
   spec.capture_pattern = request.capture_pattern;
+  spec.source_log = source_log_path(request);
 
   auto report = virt::run_leg(spec, progress_sink(context, ""));
   if (!report) {
@@ -365,9 +384,10 @@ Outcome run_single(const MigrateRequest& request,
   data["source_state"] = optional_text(report->source_state);
   data["destination_state"] = optional_text(report->destination_state);
   data["job_error"] = empty_as_null(report->job_error);
+  data["source_qemu_log"] = empty_as_null(report->source_log_messages);
   if (report->wire) {
-    data["wire"] = wire_to_json(*report->wire, *spec.capture,
-                                request.capture_pattern);
+    data["wire"] =
+        wire_to_json(*report->wire, *spec.capture, request.capture_pattern);
   }
 
   if (!report->run.succeeded) {
@@ -408,28 +428,48 @@ Outcome run_single(const MigrateRequest& request,
 // Figures of one mode across the comparison's rounds.
 struct ModeFigures {
   std::vector<double> durations;
+  std::vector<double> job_times;
   std::vector<double> throughputs;
   std::vector<double> downtimes;
+
+  void add(const virt::LegReport& report) {
+    durations.push_back(report.run.duration_seconds);
+    if (auto rate = report.throughput_mib_s()) throughputs.push_back(*rate);
+    if (report.stats && report.stats->time_elapsed_ms) {
+      job_times.push_back(static_cast<double>(*report.stats->time_elapsed_ms));
+    }
+    if (report.stats && report.stats->downtime_ms) {
+      downtimes.push_back(static_cast<double>(*report.stats->downtime_ms));
+    }
+  }
 
   json summary() const {
     return {{"runs", durations.size()},
             {"duration_seconds", optional_number(virt::median(durations), 3)},
+            {"job_time_ms", optional_number(virt::median(job_times), 0)},
             {"throughput_mib_s", optional_number(virt::median(throughputs), 1)},
-            {"downtime_ms", optional_number(virt::median(downtimes), 1)}};
+            {"downtime_ms", optional_number(virt::median(downtimes), 0)}};
   }
 };
+
+std::optional<double> ratio(const std::optional<double>& numerator,
+                            const std::optional<double>& denominator) {
+  if (!numerator || !denominator || !(*denominator > 0)) return std::nullopt;
+  return *numerator / *denominator;
+}
 
 Outcome run_compare(const MigrateRequest& request, Session& session,
                     const Context& context, Outcome outcome) {
   std::string return_uri = request.return_uri;
   if (return_uri.empty()) {
-    return_uri = virt::replace_uri_host(request.destination_uri,
-                                        session.source_name);
+    return_uri =
+        virt::replace_uri_host(request.destination_uri, session.source_name);
   }
   if (return_uri.empty()) {
-    return failure("compare needs return_uri, the source daemon as the "
-                   "destination reaches it: " + request.destination_uri +
-                   " has no host to derive it from");
+    return failure(
+        "compare needs return_uri, the source daemon as the "
+        "destination reaches it: " +
+        request.destination_uri + " has no host to derive it from");
   }
   outcome.data["return_uri"] = return_uri;
   auto capture = capture_settings(request);
@@ -455,6 +495,7 @@ Outcome run_compare(const MigrateRequest& request, Session& session,
       if (outward) {
         spec.source = session.source.get();
         spec.destination = session.destination.get();
+        spec.source_log = source_log_path(request);
       } else {
         spec.source = session.destination.get();
         spec.destination = session.source.get();
@@ -480,16 +521,15 @@ Outcome run_compare(const MigrateRequest& request, Session& session,
                                       {"runs", runs}};
         outcome.failed = true;
         outcome.msg = "Comparison stopped in round " +
-                      std::to_string(round + 1) + ": " +
-                      report.error().message;
+                      std::to_string(round + 1) + ": " + report.error().message;
         return outcome;
       }
       add_leg_figures(run, report.value());
       run["source_state"] = optional_text(report->source_state);
       run["destination_state"] = optional_text(report->destination_state);
       if (report->wire) {
-        run["wire"] = wire_to_json(*report->wire, *capture,
-                                   request.capture_pattern);
+        run["wire"] =
+            wire_to_json(*report->wire, *capture, request.capture_pattern);
       }
       runs.push_back(run);
       if (report->run.succeeded) outcome.changed = true;
@@ -516,15 +556,7 @@ Outcome run_compare(const MigrateRequest& request, Session& session,
         return outcome;
       }
 
-      ModeFigures& figures = leg_encrypted ? encrypted : plain;
-      figures.durations.push_back(report->run.duration_seconds);
-      if (auto rate = report->throughput_mib_s()) {
-        figures.throughputs.push_back(*rate);
-      }
-      if (report->stats && report->stats->downtime_ms) {
-        figures.downtimes.push_back(
-            static_cast<double>(*report->stats->downtime_ms));
-      }
+      (leg_encrypted ? encrypted : plain).add(report.value());
       if (!outward) {
         outcome.data["source_state"] = optional_text(report->destination_state);
         outcome.data["destination_state"] = optional_text(report->source_state);
@@ -540,33 +572,31 @@ Outcome run_compare(const MigrateRequest& request, Session& session,
   const auto tls_duration = virt::median(encrypted.durations);
   const auto plain_rate = virt::median(plain.throughputs);
   const auto tls_rate = virt::median(encrypted.throughputs);
-  std::optional<double> duration_ratio;
-  if (plain_duration && tls_duration && *plain_duration > 0) {
-    duration_ratio = *tls_duration / *plain_duration;
-  }
-  std::optional<double> throughput_ratio;
-  if (plain_rate && tls_rate && *plain_rate > 0) {
-    throughput_ratio = *tls_rate / *plain_rate;
-  }
+  const auto duration_ratio = ratio(tls_duration, plain_duration);
+  const auto job_time_ratio =
+      ratio(virt::median(encrypted.job_times), virt::median(plain.job_times));
+  const auto throughput_ratio = ratio(tls_rate, plain_rate);
   comparison["duration_ratio"] = optional_number(duration_ratio, 3);
+  comparison["job_time_ratio"] = optional_number(job_time_ratio, 3);
   comparison["throughput_ratio"] = optional_number(throughput_ratio, 3);
+  // The job time leaves out connecting the daemons and starting QEMU on the
+  // destination, which cost the same in both modes.
+  const auto overhead = job_time_ratio ? job_time_ratio : duration_ratio;
   comparison["overhead_percent"] =
-      duration_ratio ? json(virt::round_to((*duration_ratio - 1) * 100, 1))
-                     : json(nullptr);
+      overhead ? json(virt::round_to((*overhead - 1) * 100, 1)) : json(nullptr);
   outcome.data["comparison"] = comparison;
 
   std::string text = "Compared " + request.domain + " between " +
-                     session.source_name + " and " +
-                     session.destination_name + " over " +
-                     std::to_string(request.repeat) + " round" +
+                     session.source_name + " and " + session.destination_name +
+                     " over " + std::to_string(request.repeat) + " round" +
                      (request.repeat == 1 ? "" : "s") + ": unencrypted " +
                      format_number(plain_duration.value_or(0), 2) + " s";
   if (plain_rate) text += " (" + format_number(*plain_rate, 1) + " MiB/s)";
   text += ", encrypted " + format_number(tls_duration.value_or(0), 2) + " s";
   if (tls_rate) text += " (" + format_number(*tls_rate, 1) + " MiB/s)";
-  if (duration_ratio) {
-    text += "; encrypted takes " + format_number(*duration_ratio, 2) +
-            " times as long";
+  if (overhead) {
+    text += "; encrypted takes " + format_number(*overhead, 2) +
+            " times as long" + (job_time_ratio ? " (job time)" : "");
   }
   if (request.repeat > 1) text += " (medians)";
   outcome.msg = text;
@@ -595,17 +625,21 @@ Outcome run_migrate(const Params& params, const Context& context) {
 
   if (request.compare) {
     if (decision.requested && !decision.encrypted) {
-      return failure("compare needs an encrypted migration, which is not "
-                     "offered here: " + decision.warning);
+      return failure(
+          "compare needs an encrypted migration, which is not "
+          "offered here: " +
+          decision.warning);
     }
     if (request.encryption.cluster_level) {
       auto level = virt::parse_cluster_level(*request.encryption.cluster_level);
       auto minimum =
           virt::parse_cluster_level(virt::k_min_encrypted_cluster_level);
       if (virt::compare_cluster_levels(level.value(), minimum.value()) < 0) {
-        return failure("compare needs an encrypted migration, which cluster "
-                       "level " + level->text + " does not offer (" +
-                       virt::k_min_encrypted_cluster_level + " or higher)");
+        return failure(
+            "compare needs an encrypted migration, which cluster "
+            "level " +
+            level->text + " does not offer (" +
+            virt::k_min_encrypted_cluster_level + " or higher)");
       }
     }
     data["encrypted"] = true;
@@ -665,9 +699,10 @@ Outcome run_migrate(const Params& params, const Context& context) {
     unsigned long version = 0;
     if (virConnectGetLibVersion(session.source.get(), &version) == 0 &&
         version < k_min_parallel_libvirt) {
-      return failure("parallel_connections needs libvirt 5.2.0 or later on "
-                     "the source, which runs libvirt " +
-                     virt::version_text(version));
+      return failure(
+          "parallel_connections needs libvirt 5.2.0 or later on "
+          "the source, which runs libvirt " +
+          virt::version_text(version));
     }
   }
 
@@ -675,12 +710,13 @@ Outcome run_migrate(const Params& params, const Context& context) {
   if (destination) {
     session.destination = std::move(destination.value());
   } else if (request.compare) {
-    return failure("compare migrates back from the destination, so it needs "
-                   "a connection to it: " + destination.error().message);
-  } else {
-    outcome.warnings.push_back(
-        "The destination state cannot be read: " +
+    return failure(
+        "compare migrates back from the destination, so it needs "
+        "a connection to it: " +
         destination.error().message);
+  } else {
+    outcome.warnings.push_back("The destination state cannot be read: " +
+                               destination.error().message);
   }
 
   if (context.check_mode) {
@@ -691,11 +727,11 @@ Outcome run_migrate(const Params& params, const Context& context) {
                     " and " + session.destination_name + " over " +
                     std::to_string(request.repeat) + " round(s)";
     } else {
-      outcome.msg = "Would migrate " + request.domain + " from " +
-                    session.source_name + " to " + session.destination_name +
-                    " " +
-                    (decision.encrypted ? "encrypted with TLS" : "unencrypted") +
-                    " (" + decision.reason + ")";
+      outcome.msg =
+          "Would migrate " + request.domain + " from " + session.source_name +
+          " to " + session.destination_name + " " +
+          (decision.encrypted ? "encrypted with TLS" : "unencrypted") + " (" +
+          decision.reason + ")";
     }
     return outcome;
   }
@@ -717,98 +753,230 @@ Operation migrate_operation() {
       "not, and report or prove the result";
   const std::vector<std::string> settings = {"true", "false", "inherit"};
   operation.options = {
-      {"domain", OptionType::str, "Name of the domain to migrate.", nullptr,
-       {}, true, false, {"name"}},
-      {"libvirt_uri", OptionType::str,
+      {"domain",
+       OptionType::str,
+       "Name of the domain to migrate.",
+       nullptr,
+       {},
+       true,
+       false,
+       {"name"}},
+      {"libvirt_uri",
+       OptionType::str,
        "libvirt URI of the source daemon, as this host reaches it.",
-       "qemu:///system", {}, false, false, {"uri"}},
-      {"destination_uri", OptionType::str,
+       "qemu:///system",
+       {},
+       false,
+       false,
+       {"uri"}},
+      {"destination_uri",
+       OptionType::str,
        "libvirt URI of the destination daemon as the source daemon reaches "
        "it (peer to peer), for example qemu+tcp://h2.example/system.",
-       nullptr, {}, true, false, {"dest_uri"}},
-      {"migration_address", OptionType::str,
+       nullptr,
+       {},
+       true,
+       false,
+       {"dest_uri"}},
+      {"migration_address",
+       OptionType::str,
        "Where QEMU sends the migration stream (VIR_MIGRATE_PARAM_URI), for "
        "example tcp://10.0.7.12 on a migration network. Unset: libvirt asks "
        "the destination (its migration_host, else its host name).",
-       nullptr, {}, false, false, {}},
-      {"tls_destination", OptionType::str,
+       nullptr,
+       {},
+       false,
+       false,
+       {}},
+      {"tls_destination",
+       OptionType::str,
        "Name the destination's certificate must carry "
        "(VIR_MIGRATE_PARAM_TLS_DESTINATION, libvirt 6.0 or later). Unset: "
        "the host of the migration address.",
-       nullptr, {}, false, false, {}},
-      {"bandwidth", OptionType::integer,
+       nullptr,
+       {},
+       false,
+       false,
+       {}},
+      {"bandwidth",
+       OptionType::integer,
        "Maximum migration bandwidth in MiB/s (VIR_MIGRATE_PARAM_BANDWIDTH). "
        "Unset: no limit.",
-       nullptr, {}, false, false, {}},
-      {"parallel_connections", OptionType::integer,
+       nullptr,
+       {},
+       false,
+       false,
+       {}},
+      {"parallel_connections",
+       OptionType::integer,
        "Number of connections for the migration stream; 2 or more sets "
        "VIR_MIGRATE_PARALLEL (libvirt 5.2 or later, QEMU multifd).",
-       1, {}, false, false, {}},
-      {"timeout", OptionType::integer,
+       1,
+       {},
+       false,
+       false,
+       {}},
+      {"timeout",
+       OptionType::integer,
        "Seconds after which the migration job is aborted "
        "(virDomainAbortJob); the domain keeps running on the source. Unset: "
        "no timeout.",
-       nullptr, {}, false, false, {}},
-      {"unsafe", OptionType::boolean,
+       nullptr,
+       {},
+       false,
+       false,
+       {}},
+      {"unsafe",
+       OptionType::boolean,
        "Skip libvirt's safety checks (VIR_MIGRATE_UNSAFE). Needed for disks "
        "that are not shared unless they are read-only.",
-       false, {}, false, false, {}},
-      {"encrypted", OptionType::boolean,
+       false,
+       {},
+       false,
+       false,
+       {}},
+      {"encrypted",
+       OptionType::boolean,
        "Encrypt the migration with QEMU native TLS. Unset: decided by "
        "vm_encrypted, cluster_encrypted and default_encrypted.",
-       nullptr, {}, false, false, {}},
-      {"vm_encrypted", OptionType::str,
+       nullptr,
+       {},
+       false,
+       false,
+       {}},
+      {"vm_encrypted",
+       OptionType::str,
        "The VM's encryption setting, used when encrypted is unset; inherit "
        "passes to cluster_encrypted.",
-       "inherit", settings, false, false, {}},
-      {"cluster_encrypted", OptionType::str,
+       "inherit",
+       settings,
+       false,
+       false,
+       {}},
+      {"cluster_encrypted",
+       OptionType::str,
        "The cluster's encryption setting, used when encrypted is unset and "
        "vm_encrypted is inherit; inherit passes to default_encrypted.",
-       "inherit", settings, false, false, {}},
-      {"default_encrypted", OptionType::boolean,
-       "Encryption when every other setting is unset or inherit.", false, {},
-       false, false, {}},
-      {"cluster_level", OptionType::str,
+       "inherit",
+       settings,
+       false,
+       false,
+       {}},
+      {"default_encrypted",
+       OptionType::boolean,
+       "Encryption when every other setting is unset or inherit.",
+       false,
+       {},
+       false,
+       false,
+       {}},
+      {"cluster_level",
+       OptionType::str,
        "Cluster compatibility level such as 4.4. Below 4.4 the migration is "
        "not encrypted, with a warning. Unset: no level limit.",
-       nullptr, {}, false, false, {}},
-      {"compare", OptionType::boolean,
+       nullptr,
+       {},
+       false,
+       false,
+       {}},
+      {"compare",
+       OptionType::boolean,
        "Migrate to the destination and back, once unencrypted and once "
        "encrypted per round, and report both figures and their ratios. The "
        "domain ends on the source.",
-       false, {}, false, false, {}},
-      {"repeat", OptionType::integer,
+       false,
+       {},
+       false,
+       false,
+       {}},
+      {"repeat",
+       OptionType::integer,
        "Rounds for compare; figures are medians. Rounds alternate which way "
        "is encrypted.",
-       1, {}, false, false, {}},
-      {"return_uri", OptionType::str,
+       1,
+       {},
+       false,
+       false,
+       {}},
+      {"return_uri",
+       OptionType::str,
        "For compare: libvirt URI of the source daemon as the destination "
        "reaches it. Unset: destination_uri with the source's host name.",
-       nullptr, {}, false, false, {}},
-      {"return_migration_address", OptionType::str,
-       "For compare: migration_address for the way back.", nullptr, {}, false,
-       false, {}},
-      {"return_tls_destination", OptionType::str,
-       "For compare: tls_destination for the way back.", nullptr, {}, false,
-       false, {}},
-      {"capture", OptionType::boolean,
+       nullptr,
+       {},
+       false,
+       false,
+       {}},
+      {"return_migration_address",
+       OptionType::str,
+       "For compare: migration_address for the way back.",
+       nullptr,
+       {},
+       false,
+       false,
+       {}},
+      {"return_tls_destination",
+       OptionType::str,
+       "For compare: tls_destination for the way back.",
+       nullptr,
+       {},
+       false,
+       false,
+       {}},
+      {"capture",
+       OptionType::boolean,
        "Capture the migration traffic with tshark in this host's network "
        "namespace and check it: TLS handshakes and no plaintext for an "
        "encrypted migration, QEMU's QEVM magic or the pattern for an "
        "unencrypted one.",
-       false, {}, false, false, {}},
-      {"capture_interface", OptionType::str, "Interface tshark captures on.",
-       "any", {}, false, false, {}},
-      {"capture_filter", OptionType::str,
+       false,
+       {},
+       false,
+       false,
+       {}},
+      {"capture_interface",
+       OptionType::str,
+       "Interface tshark captures on.",
+       "any",
+       {},
+       false,
+       false,
+       {}},
+      {"capture_filter",
+       OptionType::str,
        "tshark capture filter that selects the migration traffic.",
-       virt::k_default_capture_filter, {}, false, false, {}},
-      {"capture_file", OptionType::path,
+       virt::k_default_capture_filter,
+       {},
+       false,
+       false,
+       {}},
+      {"capture_file",
+       OptionType::path,
        "Keep the capture (pcap) at this path. Unset: the capture is "
        "removed.",
-       nullptr, {}, false, false, {}},
-      {"capture_pattern", OptionType::str,
+       nullptr,
+       {},
+       false,
+       false,
+       {}},
+      {"capture_pattern",
+       OptionType::str,
        "Bytes of guest memory to look for in the captured payload.",
-       k_default_pattern, {}, false, false, {}},
+       k_default_pattern,
+       {},
+       false,
+       false,
+       {}},
+      {"qemu_log_dir",
+       OptionType::path,
+       "Folder of the source's QEMU logs (NAME.log), read after a failure for "
+       "QEMU's own error, such as a certificate that does not match. Used "
+       "when libvirt_uri names no host, that is the daemon on this host.",
+       k_default_qemu_log_dir,
+       {},
+       false,
+       false,
+       {}},
   };
   operation.run = run_migrate;
   return operation;
