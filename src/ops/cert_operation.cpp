@@ -59,6 +59,10 @@ util::Result<CertRequest> read_request(const Params& params) {
   } else {
     request.cert_dir = k_default_cert_dir;
   }
+  if (auto absolute = require_absolute("cert_dir", request.cert_dir);
+      !absolute) {
+    return absolute.error();
+  }
   request.cert_dir = util::normalize_path(request.cert_dir);
   request.folder = request.paths.resolve(request.cert_dir);
 

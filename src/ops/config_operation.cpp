@@ -79,6 +79,10 @@ util::Result<std::string> check_target_folder(const ConfigRequest& request,
 Outcome run_config(const Params& params, const Context& context) {
   const ConfigRequest request = read_request(params);
   Outcome outcome;
+  if (auto absolute = require_absolute("cert_dir", request.cert_dir);
+      !absolute) {
+    return failure(absolute.error().message);
+  }
 
   auto loaded = load_qemu_conf(request.paths);
   if (!loaded) return failure(loaded.error().message);

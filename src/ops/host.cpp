@@ -32,6 +32,13 @@ HostPaths host_paths(const Params& params) {
   return paths;
 }
 
+util::Result<void> require_absolute(const std::string& option,
+                                    const std::string& path) {
+  if (!path.empty() && path.front() == '/') return {};
+  return util::Error{"Invalid value for option " + option + ": '" + path +
+                     "' is not an absolute path"};
+}
+
 util::Result<LoadedQemuConf> load_qemu_conf(const HostPaths& paths) {
   const std::string file = paths.resolve(paths.qemu_conf);
   auto text = util::read_file(file);

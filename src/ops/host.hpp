@@ -34,6 +34,11 @@ struct HostPaths {
 
 HostPaths host_paths(const Params& params);
 
+// Rejects a relative folder option: libvirt reads qemu.conf's paths as
+// absolute, and a module's working directory is Ansible's temporary folder.
+util::Result<void> require_absolute(const std::string& option,
+                                    const std::string& path);
+
 // qemu.conf as read from disk.
 struct LoadedQemuConf {
   std::string file;  // the path opened, under root

@@ -179,6 +179,12 @@ CASES = [
     ("cert mistyped list", CERT, None,
      lambda s, p: cert_args(s, p, extra_names={"a": 1}), 
      "Invalid value for option extra_names of qemu_migration_tls_cert: {{\"a\":1}} is not a valid list"),
+    ("cert relative cert_dir", CERT, None,
+     lambda s, p: cert_args(s, p, state="csr", cert_dir="pki"),
+     "Invalid value for option cert_dir: 'pki' is not an absolute path"),
+    ("conf relative cert_dir", CONFIG, None,
+     lambda s, p: config_args(s, cert_dir="etc/pki"),
+     "Invalid value for option cert_dir: 'etc/pki' is not an absolute path"),
     ("ca csr garbage", CA, None,
      lambda s, p: {"ca_dir": str(s.root / "ca"),
                    "csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n"
