@@ -43,6 +43,8 @@ void add_permission_checks(const ReadinessInput& input, util::Checks& checks) {
     keeps_capabilities = clear && clear->text == "0";
   }
   const std::string source = input.account.source;
+  // NOTE: the user and group are looked up in this host's name service,
+  // also when root is a sandbox with an /etc/passwd of its own.
   auto account = virt::resolve_account(input.account.user, input.account.group,
                                        keeps_capabilities);
   if (!account) {
@@ -135,8 +137,17 @@ void add_daemon_checks(const ReadinessInput& input, const Context& context,
                        json& data, util::Checks& checks) {
   const Params& params = input.params;
   json& libvirt = data["libvirt"];
-  libvirt = {{"checked", params["check_libvirt"].get<bool>()}};
+  libvirt = {{"checked", false}};
   if (!params["check_libvirt"].get<bool>()) return;
+  // The daemon and its pid file belong to the real host, so comparing them
+  // with a sandbox's qemu.conf would report on two different systems.
+  if (util::under_root(input.paths.root, "/") != "/") {
+    libvirt["reason"] = "root is " + input.paths.root +
+                        ", a sandbox, and the daemon checks concern the "
+                        "libvirt of this host's own /";
+    return;
+  }
+  libvirt["checked"] = true;
 
   const std::string uri = string_param(params, "libvirt_uri");
   const int timeout_seconds = params["libvirt_timeout"].get<int>();
@@ -191,7 +202,8 @@ OptionSpecs readiness_options() {
       {"check_libvirt",
        OptionType::boolean,
        "Check the libvirt daemon: connection, versions and whether it runs "
-       "with qemu.conf as on disk. false skips those checks.",
+       "with qemu.conf as on disk. false skips those checks, and so does a "
+       "root other than /.",
        true,
        {},
        false,

@@ -22,16 +22,16 @@ using util::CheckStatus;
 // be newer than that to count as changed after the start.
 constexpr std::int64_t k_start_time_slack = 1;
 
-std::string seconds_text(double seconds) {
+std::string seconds_text(double seconds, int decimals) {
   char text[32];
-  std::snprintf(text, sizeof(text), "%.1f", seconds);
+  std::snprintf(text, sizeof(text), "%.*f", decimals, seconds);
   return text;
 }
 
 Check connect_check(const std::string& uri, const DaemonProbe& probe,
                     std::chrono::milliseconds timeout) {
   const std::string limit =
-      seconds_text(std::chrono::duration<double>(timeout).count());
+      seconds_text(std::chrono::duration<double>(timeout).count(), 1);
   if (probe.timed_out) {
     return {"libvirt.connect", CheckStatus::failed, "",
             "libvirt at " + uri + " did not respond within " + limit +
@@ -47,7 +47,7 @@ Check connect_check(const std::string& uri, const DaemonProbe& probe,
   }
   return {"libvirt.connect", CheckStatus::ok, "",
           "Connected to " + uri + (probe.facts.read_only ? " read-only" : "") +
-              " in " + seconds_text(probe.seconds) + " s"};
+              " in " + seconds_text(probe.seconds, 3) + " s"};
 }
 
 Check library_version_check(const std::string& uri, const DaemonFacts& facts) {
@@ -80,9 +80,10 @@ Check library_version_check(const std::string& uri, const DaemonFacts& facts) {
 }
 
 // libvirt learns whether QEMU accepts the tls-creds migration parameter only
-// when a migration starts (query-migrate-parameters), and neither the
-// capabilities nor the domain capabilities announce it. So the decision is
-// by version; the domain capabilities name the binary it concerns.
+// when a migration starts (query-migrate-parameters). Neither the domain
+// capabilities nor libvirt's QEMU capability flags announce it (seen with
+// libvirt 9.0 and QEMU 7.2), so the decision is by version. The domain
+// capabilities name the binary it concerns.
 Check qemu_version_check(const std::string& uri, const DaemonFacts& facts) {
   if (!facts.hypervisor_type.empty() && facts.hypervisor_type != "QEMU") {
     return {"libvirt.qemu-version", CheckStatus::failed, "",

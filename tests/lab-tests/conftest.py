@@ -86,7 +86,7 @@ class Lab:
                          timeout=timeout, input=input)
 
     def read_file(self, host, path):
-        """Return the text of PATH as HOST sees it."""
+        """Return the text of PATH inside HOST."""
         return self.exec(host, "cat", path).stdout
 
     def write_file(self, host, path, text, mode="0644", owner="root:root"):

@@ -31,7 +31,7 @@ TEST(CheckDaemon, CurrentVersions) {
       "qemu:///system", connected_probe(9000000, 7002000), k_timeout);
   ASSERT_EQ(checks.size(), 3u);
   EXPECT_EQ(checks[0].status, CheckStatus::ok);
-  EXPECT_EQ(checks[0].message, "Connected to qemu:///system in 0.2 s");
+  EXPECT_EQ(checks[0].message, "Connected to qemu:///system in 0.250 s");
   EXPECT_EQ(checks[1].status, CheckStatus::ok);
   EXPECT_EQ(checks[1].message,
             "libvirt 9.0.0 at qemu:///system has VIR_MIGRATE_TLS (3.2.0 or "
@@ -103,7 +103,7 @@ TEST(CheckDaemon, ReadOnlyConnection) {
   probe.facts.read_only = true;
   auto checks = qmt::virt::check_daemon("qemu:///system", probe, k_timeout);
   EXPECT_EQ(checks[0].message,
-            "Connected to qemu:///system read-only in 0.2 s");
+            "Connected to qemu:///system read-only in 0.250 s");
 }
 
 TEST(CheckDaemon, ConnectionRefused) {
