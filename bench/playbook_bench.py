@@ -494,7 +494,7 @@ def measure(lab, reps, fleet_reps):
     with open(os.path.join(lab.work, "timer.py"), "w") as handle:
         handle.write(TIMER_CODE)
 
-    # The 8-host runs take about 9 minutes a repetition on a 2-core
+    # One repetition of the 8-host runs took 6 to 9 minutes on a 2-core
     # machine, so they repeat FLEET_REPS times after the first small
     # repetition, and the runs on 1 and 2 hosts repeat REPS times.
     for rep in range(reps):
