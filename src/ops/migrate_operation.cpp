@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "ops/host.hpp"
 #include "virt/capture.hpp"
 #include "virt/libvirt.hpp"
 #include "virt/migrate.hpp"
@@ -25,6 +26,8 @@ constexpr long long k_max_parallel_connections = 255;
 constexpr long long k_max_repeat = 50;
 constexpr const char* k_default_pattern = "QMT-RAM-PATTERN!";
 constexpr const char* k_default_qemu_log_dir = "/var/log/libvirt/qemu";
+// libvirt's default for migrate_tls_x509_cert_dir (default_tls_x509_cert_dir).
+constexpr const char* k_libvirt_default_cert_dir = "/etc/pki/qemu";
 
 struct MigrateRequest {
   std::string domain;
@@ -48,6 +51,7 @@ struct MigrateRequest {
   std::string capture_pattern;
   std::string capture_filter;
   std::string qemu_log_dir;
+  HostPaths paths;  // qemu.conf, read to explain a failed TLS migration
 };
 
 std::string text_option(const Params& params, const char* name) {
@@ -128,6 +132,7 @@ util::Result<MigrateRequest> read_request(const Params& params) {
   request.capture_pattern = text_option(params, "capture_pattern");
   request.capture_filter = text_option(params, "capture_filter");
   request.qemu_log_dir = text_option(params, "qemu_log_dir");
+  request.paths = host_paths(params);
   if (request.capture && request.capture_pattern.empty()) {
     return util::Error{
         "Invalid value for option capture_pattern: it must not "
@@ -240,8 +245,32 @@ bool is_active(const std::optional<std::string>& state) {
   return state && (*state == "running" || *state == "paused");
 }
 
-// Describes a failed leg. The source job's error comes first, because the
-// client may only see a generic error while the source knows the cause.
+// Explains a failed encrypted migration from this host's own certificate
+// set. Without a client certificate, the source's QEMU reports only "Cannot
+// write to TLS channel" while the destination rejects it. Returns "" when
+// the set looks complete or cannot be read.
+std::string diagnose_source_certificates(const HostPaths& paths) {
+  auto loaded = load_qemu_conf(paths);
+  if (!loaded) return "";
+  auto settings = read_migration_settings(loaded.value());
+  if (!settings) return "";
+  const std::string folder =
+      settings->cert_dir.value_or(k_libvirt_default_cert_dir);
+  std::vector<std::string> missing;
+  for (const char* name : {"client-cert.pem", "client-key.pem"}) {
+    auto mode = util::stat_path(paths.resolve(folder + "/" + name));
+    if (mode && !mode.value()) missing.push_back(name);
+  }
+  if (missing.empty()) return "";
+  std::string names = missing.front();
+  if (missing.size() > 1) names += " and " + missing.back();
+  return "The source's certificate folder " + folder + " has no " + names +
+         ", so a destination that verifies client certificates "
+         "(migrate_tls_x509_verify = 1) rejects the connection";
+}
+
+// Describes a failed leg. The source's error comes first, because the client
+// may only receive a generic error while the source logs the cause.
 std::string failure_text(const std::string& domain,
                          const virt::MigrationRequest& request,
                          const virt::LegReport& report) {
@@ -393,6 +422,11 @@ Outcome run_single(const MigrateRequest& request,
   if (!report->run.succeeded) {
     outcome.failed = true;
     outcome.msg = failure_text(request.domain, spec.request, report.value());
+    if (spec.request.encrypted && !report->run.timed_out &&
+        virt::uri_host(request.libvirt_uri).empty()) {
+      const std::string diagnosis = diagnose_source_certificates(request.paths);
+      if (!diagnosis.empty()) outcome.msg = diagnosis + ". " + outcome.msg;
+    }
     if (is_active(report->destination_state)) {
       outcome.warnings.push_back(
           request.domain + " is " + *report->destination_state +
@@ -502,6 +536,9 @@ Outcome run_compare(const MigrateRequest& request, Session& session,
         spec.request.destination_uri = return_uri;
         spec.request.migration_address = request.return_migration_address;
         spec.request.tls_destination = request.return_tls_destination;
+        // NOTE: the way back starts from the destination's daemon, whose
+        // QEMU log this host cannot read, so a failure there reports only
+        // libvirt's message.
         std::swap(from, to);
       }
       const std::string mode = leg_encrypted ? "encrypted" : "unencrypted";
@@ -978,6 +1015,8 @@ Operation migrate_operation() {
        false,
        {}},
   };
+  OptionSpecs paths = qemu_conf_options();
+  operation.options.insert(operation.options.end(), paths.begin(), paths.end());
   operation.run = run_migrate;
   return operation;
 }

@@ -4,6 +4,7 @@
 
 #include "virt/migrate.hpp"
 #include "virt/migrate_figures.hpp"
+#include "virt/migrate_leg.hpp"
 
 namespace {
 
@@ -121,6 +122,35 @@ TEST(MigrateRequest, StateNames) {
   EXPECT_STREQ(qmt::virt::domain_state_name(VIR_DOMAIN_PAUSED), "paused");
   EXPECT_STREQ(qmt::virt::domain_state_name(VIR_DOMAIN_SHUTOFF), "shut off");
   EXPECT_STREQ(qmt::virt::domain_state_name(99), "unknown");
+}
+
+TEST(MigrateMessages, SourceLog) {
+  const std::string log =
+      "2026-12-04 17:20:14.452+0000: Domain id=1 is tainted: high-privileges\n"
+      "2026-12-04 17:20:17.047+0000: initiating migration\n"
+      "Certificate does not match the hostname 10.213.7.12\n";
+  EXPECT_EQ(qmt::virt::summarize_qemu_messages(log),
+            "Certificate does not match the hostname 10.213.7.12");
+}
+
+TEST(MigrateMessages, ClientError) {
+  const std::string error =
+      "internal error: qemu unexpectedly closed the monitor: "
+      "2026-12-04T17:20:17.103930Z qemu-system-x86_64: Cannot read from TLS "
+      "channel: Input/output error\n"
+      "2026-12-04T17:20:17.104098Z qemu-system-x86_64: Cannot read from TLS "
+      "channel: Input/output error\n"
+      "2026-12-04T17:20:17.104117Z qemu-system-x86_64: Not a migration "
+      "stream\r\n";
+  EXPECT_EQ(qmt::virt::summarize_qemu_messages(error),
+            "internal error: qemu unexpectedly closed the monitor: Cannot read "
+            "from TLS channel: Input/output error; Cannot read from TLS "
+            "channel: Input/output error; Not a migration stream");
+}
+
+TEST(MigrateMessages, RepeatsAndBlanks) {
+  EXPECT_EQ(qmt::virt::summarize_qemu_messages("a\n\na\nb\n"), "a; b");
+  EXPECT_EQ(qmt::virt::summarize_qemu_messages(""), "");
 }
 
 }  // namespace
