@@ -59,10 +59,13 @@ def play(lab, name, variables, check_mode=False, extra=None):
 
 
 def task_results(document, task_name):
+    """Results of the task named TASK_NAME; role tasks are reported as
+    "ROLE : NAME"."""
     results = {}
     for each_play in document["plays"]:
         for task in each_play["tasks"]:
-            if task["task"]["name"] == task_name:
+            name = task["task"]["name"]
+            if name == task_name or name.endswith(" : " + task_name):
                 results.update(task["hosts"])
     return results
 
