@@ -2,6 +2,7 @@
 
 #include <chrono>
 #include <condition_variable>
+#include <deque>
 #include <mutex>
 #include <thread>
 
@@ -10,6 +11,9 @@ namespace qmt::virt {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// The span over which the progress rate is averaged.
+constexpr std::chrono::seconds k_rate_window{1};
 
 // libvirt's per-thread error storage needs virInitialize before any call
 // that may report an error, and the typed parameter helpers can run before
@@ -344,8 +348,9 @@ MigrationRun run_migration(virDomainPtr domain, const MigrationRequest& request,
   });
 
   bool aborted = false;
-  std::optional<std::uint64_t> previous_processed;
-  auto previous_time = Clock::now();
+  // Samples of data_processed over the last second: QEMU updates its
+  // counters in bursts, so a rate over one poll interval jumps around.
+  std::deque<std::pair<Clock::time_point, std::uint64_t>> samples;
   while (true) {
     {
       std::unique_lock<std::mutex> lock(mutex);
@@ -359,20 +364,27 @@ MigrationRun run_migration(virDomainPtr domain, const MigrationRequest& request,
     if (stats && stats->type != VIR_DOMAIN_JOB_NONE) {
       std::optional<double> rate;
       const auto now = Clock::now();
-      if (stats->data_processed && previous_processed &&
-          *stats->data_processed >= *previous_processed) {
-        const double interval =
-            std::chrono::duration<double>(now - previous_time).count();
-        if (interval > 0) {
-          rate = static_cast<double>(*stats->data_processed -
-                                     *previous_processed) /
-                 interval;
+      if (stats->data_processed) {
+        while (!samples.empty() &&
+               (now - samples.front().first > k_rate_window ||
+                samples.front().second > *stats->data_processed)) {
+          samples.pop_front();
         }
-      } else if (stats->memory_bps) {
+        if (!samples.empty()) {
+          const double interval =
+              std::chrono::duration<double>(now - samples.front().first)
+                  .count();
+          if (interval > 0) {
+            rate = static_cast<double>(*stats->data_processed -
+                                       samples.front().second) /
+                   interval;
+          }
+        }
+        samples.emplace_back(now, *stats->data_processed);
+      }
+      if (!rate && stats->memory_bps) {
         rate = static_cast<double>(*stats->memory_bps);
       }
-      previous_processed = stats->data_processed;
-      previous_time = now;
       run.last_stats = stats.value();
       if (progress) progress(stats.value(), rate);
     }

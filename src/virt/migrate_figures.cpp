@@ -10,7 +10,8 @@ std::string progress_line(std::optional<std::uint64_t> remaining_bytes,
                           std::optional<std::uint64_t> total_bytes,
                           std::optional<double> bytes_per_second) {
   std::string amounts;
-  if (remaining_bytes && total_bytes) {
+  // QEMU reports a total of 0 until the migration has set up its streams.
+  if (remaining_bytes && total_bytes && *total_bytes > 0) {
     char text[64];
     std::snprintf(
         text, sizeof text, "%.0f/%.0f MiB left",
@@ -25,8 +26,7 @@ std::string progress_line(std::optional<std::uint64_t> remaining_bytes,
                   *bytes_per_second / k_bytes_per_mib);
     rate = text;
   }
-  if (amounts.empty() && rate.empty()) return "migrating: starting";
-  if (amounts.empty()) return "migrating: " + rate;
+  if (amounts.empty()) return "migrating: starting";
   if (rate.empty()) return "migrating: " + amounts;
   return "migrating: " + amounts + ", " + rate;
 }

@@ -10,8 +10,8 @@ namespace qmt::virt {
 inline constexpr double k_bytes_per_mib = 1024.0 * 1024.0;
 
 // Formats one progress line, "migrating: 123/256 MiB left, 95.3 MiB/s".
-// Parts that are not known yet are left out ("migrating: starting" when
-// nothing is known).
+// Until the amounts are known (a total of 0 or unset) the line is
+// "migrating: starting", and an unknown rate is left out.
 std::string progress_line(std::optional<std::uint64_t> remaining_bytes,
                           std::optional<std::uint64_t> total_bytes,
                           std::optional<double> bytes_per_second);

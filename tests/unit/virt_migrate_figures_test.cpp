@@ -24,7 +24,8 @@ TEST(MigrateFigures, ProgressLineRoundsUp) {
 
 TEST(MigrateFigures, ProgressLinePartial) {
   EXPECT_EQ(qmt::virt::progress_line(std::nullopt, std::nullopt, 2.5 * k_mib),
-            "migrating: 2.5 MiB/s");
+            "migrating: starting");
+  EXPECT_EQ(qmt::virt::progress_line(0, 0, 0.0), "migrating: starting");
   EXPECT_EQ(qmt::virt::progress_line(std::nullopt, std::nullopt, std::nullopt),
             "migrating: starting");
   EXPECT_EQ(qmt::virt::progress_line(0, 256 * k_mib, 0.0),
