@@ -5,6 +5,8 @@
 #include <set>
 #include <sstream>
 
+#include "util/strings.hpp"
+
 namespace qmt::ops {
 
 namespace {
@@ -119,12 +121,7 @@ util::Result<json> convert(const OptionSpec& spec, const json& value) {
 }
 
 std::string join(const std::vector<std::string>& items) {
-  std::string text;
-  for (const auto& item : items) {
-    if (!text.empty()) text += ", ";
-    text += item;
-  }
-  return text;
+  return util::join(items, ", ");
 }
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <set>
 
+#include "pki/yaml_text.hpp"
 #include "util/files.hpp"
 
 namespace qmt::pki {
@@ -121,14 +122,9 @@ Result<CaSettings> load_ca_config(const std::string& path,
                                   CaSettings defaults) {
   auto content = util::read_file(path);
   if (!content) return content.error();
-  YAML::Node root;
-  try {
-    root = YAML::Load(content.value());
-  } catch (const YAML::ParserException& error) {
-    return Error{"Invalid YAML in " + path + " at line " +
-                 std::to_string(error.mark.line + 1) + ", column " +
-                 std::to_string(error.mark.column + 1) + ": " + error.msg};
-  }
+  auto parsed = parse_yaml(content.value(), path);
+  if (!parsed) return parsed.error();
+  YAML::Node root = parsed.value();
   if (root.IsNull()) return defaults;
   ConfigReader reader(path);
   if (!root.IsMap()) {

@@ -10,6 +10,7 @@
 #include "pki/csr.hpp"
 #include "pki/openssl.hpp"
 #include "util/files.hpp"
+#include "util/strings.hpp"
 
 // Check names, in the order they are reported:
 //   ca-cert.parse, ca-cert.validity, ca-cert.basic-constraints,
@@ -49,19 +50,8 @@ CheckStatus worst(CheckStatus a, CheckStatus b) {
   return static_cast<int>(a) > static_cast<int>(b) ? a : b;
 }
 
-std::string join(const std::vector<std::string>& items,
-                 const std::string& separator) {
-  std::string text;
-  for (const auto& item : items) {
-    if (!text.empty()) text += separator;
-    text += item;
-  }
-  return text;
-}
-
-bool contains(const std::vector<std::string>& items, const std::string& item) {
-  return std::find(items.begin(), items.end(), item) != items.end();
-}
+using util::contains;
+using util::join;
 
 void add(Checks& checks, const std::string& name, CheckStatus status,
          const std::string& file, const std::string& message) {

@@ -1,5 +1,7 @@
 #include "pki/index.hpp"
 
+#include "pki/yaml_text.hpp"
+
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -225,14 +227,9 @@ Result<std::vector<IndexEntry>> read_index(const std::string& path) {
   auto content = util::read_file(path);
   if (!content) return content.error();
 
-  YAML::Node root;
-  try {
-    root = YAML::Load(content.value());
-  } catch (const YAML::ParserException& error) {
-    return Error{"Invalid YAML in " + path + " at line " +
-                 std::to_string(error.mark.line + 1) + ", column " +
-                 std::to_string(error.mark.column + 1) + ": " + error.msg};
-  }
+  auto parsed = parse_yaml(content.value(), path);
+  if (!parsed) return parsed.error();
+  YAML::Node root = parsed.value();
   if (root.IsNull()) return std::vector<IndexEntry>{};
   if (!root.IsSequence()) {
     return Error{"Invalid index " + path +

@@ -9,6 +9,7 @@
 
 #include "pki/certificate.hpp"
 #include "pki/openssl.hpp"
+#include "util/strings.hpp"
 
 namespace qmt::virt {
 
@@ -25,19 +26,8 @@ struct Parsed {
   std::vector<pki::CertificateInfo> infos;
 };
 
-std::string join(const std::vector<std::string>& items,
-                 const std::string& separator) {
-  std::string text;
-  for (const auto& item : items) {
-    if (!text.empty()) text += separator;
-    text += item;
-  }
-  return text;
-}
-
-bool contains(const std::vector<std::string>& items, const std::string& item) {
-  return std::find(items.begin(), items.end(), item) != items.end();
-}
+using util::contains;
+using util::join;
 
 std::optional<Parsed> parse(const pki::PemFile& file, const std::string& prefix,
                             const std::string& what, Checks& checks) {
