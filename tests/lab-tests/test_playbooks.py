@@ -112,7 +112,8 @@ def test_deploy_check_apply_check_apply(fresh_lab, tmp_path):
         assert listing[1].endswith(" 640")
         assert listing[2].endswith(" 644")
 
-    # The host keys were made on the hosts: no output of any run holds them.
+    # The host keys were made on the hosts, so no output of any run contains
+    # them.
     outputs = json.dumps([first_check, first_apply, second_check,
                           second_apply])
     for host in lab.hosts:
