@@ -268,6 +268,14 @@ int run_cli(int argc, char** argv) {
     std::cout << result.dump(2, ' ', false, json::error_handler_t::replace)
               << "\n";
   } else if (show) {
+    // A file the lens rejects must not read as one with every key unset.
+    for (const auto& check : result.value("checks", json::array())) {
+      if (check.value("name", "") == "qemu.conf.parse" &&
+          check.value("status", "") == "failed") {
+        std::cout << "failed: " << check.value("message", "") << "\n";
+        return 1;
+      }
+    }
     print_value("settings", result.value("settings", json::object()), 0);
     std::cout << "qemu_user: " << result.value("qemu_user", "") << "\n"
               << "qemu_group: " << result.value("qemu_group", "") << "\n";

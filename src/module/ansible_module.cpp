@@ -47,11 +47,36 @@ json outcome_to_json(const ops::Outcome& outcome, bool want_diff) {
   return result;
 }
 
+// Reads one of Ansible's boolean keys. Ansible sends JSON booleans; other
+// callers may write "yes" or 1, which are read the way options are.
+bool internal_flag(const json& arguments, const char* key) {
+  if (!arguments.contains(key)) return false;
+  ops::OptionSpec spec;
+  spec.name = key;
+  spec.type = ops::OptionType::boolean;
+  auto value = ops::validate_options({spec}, {{key, arguments.at(key)}}, key);
+  return value && value.value()[key].get<bool>();
+}
+
+int internal_number(const json& arguments, const char* key) {
+  if (!arguments.contains(key)) return 0;
+  ops::OptionSpec spec;
+  spec.name = key;
+  spec.type = ops::OptionType::integer;
+  auto value = ops::validate_options({spec}, {{key, arguments.at(key)}}, key);
+  return value ? value.value()[key].get<int>() : 0;
+}
+
 json run_parsed(const json& arguments, const std::string& invoked_as) {
   std::string module_name = invoked_as;
   if (arguments.contains("_ansible_module_name") &&
       arguments["_ansible_module_name"].is_string()) {
     module_name = arguments["_ansible_module_name"].get<std::string>();
+  }
+  // Playbooks may call a library module by a qualified name such as
+  // ansible.legacy.qemu_migration_tls_config.
+  if (auto dot = module_name.rfind('.'); dot != std::string::npos) {
+    module_name = module_name.substr(dot + 1);
   }
   const ops::Operation* operation = ops::find_operation_by_module(module_name);
   if (operation == nullptr) {
@@ -67,9 +92,9 @@ json run_parsed(const json& arguments, const std::string& invoked_as) {
     if (item.key().rfind(k_internal_prefix, 0) == 0) continue;
     options[item.key()] = item.value();
   }
-  context.check_mode = arguments.value("_ansible_check_mode", false);
-  context.diff = arguments.value("_ansible_diff", false);
-  context.verbosity = arguments.value("_ansible_verbosity", 0);
+  context.check_mode = internal_flag(arguments, "_ansible_check_mode");
+  context.diff = internal_flag(arguments, "_ansible_diff");
+  context.verbosity = internal_number(arguments, "_ansible_verbosity");
   std::vector<std::string> progress;
   context.progress = [&progress](const std::string& line) {
     progress.push_back(line);

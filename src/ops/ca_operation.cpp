@@ -89,6 +89,19 @@ Outcome run_ca(const Params& params, const Context& context) {
 
   outcome.changed = true;
   outcome.data["certificate"] = nullptr;
+  std::vector<std::string> extra_names;
+  for (const auto& name : params["extra_names"]) {
+    extra_names.push_back(name.get<std::string>());
+  }
+  auto names = pki::certificate_names(params["hostname"].get<std::string>(),
+                                      extra_names);
+  if (!names) return failure(names.error().message);
+  const int validity = params["cert_validity_days"].get<int>();
+  if (validity < 1 || validity > pki::k_max_validity_days) {
+    return failure("Invalid value for option cert_validity_days: " +
+                   std::to_string(validity) + " is not between 1 and " +
+                   std::to_string(pki::k_max_validity_days) + " days");
+  }
   if (context.check_mode) {
     outcome.msg = "Would sign a certificate for " +
                   params["hostname"].get<std::string>();

@@ -69,6 +69,10 @@ util::Result<CertRequest> read_request(const Params& params) {
   request.hostname = params["hostname"].is_string()
                          ? params["hostname"].get<std::string>()
                          : util::host_fqdn();
+  if (request.hostname.empty()) {
+    return util::Error{"Invalid value for option hostname: it is empty; "
+                       "give the name other hosts use to reach this one"};
+  }
   for (const auto& name : params["extra_names"]) {
     request.extra_names.push_back(name.get<std::string>());
   }
@@ -201,12 +205,27 @@ Outcome run_present(const Params& params, const Context& context,
     *target = pem.value();
   }
 
+  for (const pki::PemFile* file :
+       {&set.ca_cert, &set.server_cert, &set.client_cert}) {
+    if (holds_private_key(file->pem)) {
+      return failure(
+          file->label + " contains a private key. Certificate files are "
+          "installed readable by every user (0644), so give only "
+          "certificates there and the key in the key or client_key option");
+    }
+  }
+
   bool staged = false;
   if (set.server_key.pem.empty() && !set.server_cert.pem.empty()) {
     auto key = util::read_file(staged_key_path(request));
     if (key) {
       set.server_key = {staged_key_path(request), key.value()};
       staged = true;
+    } else if (auto installed = pki::read_certificate_set(request.folder);
+               installed && !installed->server_key.pem.empty()) {
+      // A repeated install of the same certificate keeps the installed
+      // key; the key checks below reject it if it does not match.
+      set.server_key = installed->server_key;
     }
   }
   if (set.server_cert.pem.empty() && set.server_key.pem.empty() &&
@@ -333,9 +352,11 @@ Outcome run_absent(const Context& context, const CertRequest& request) {
     auto removed = pki::remove_set(request.folder);
     if (!removed) return failure(removed.error().message);
   }
-  outcome.msg = outcome.changed ? "Removed the certificate set from " +
-                                      request.cert_dir
-                                : "No certificate set in " + request.cert_dir;
+  outcome.msg = !outcome.changed ? "No certificate set in " + request.cert_dir
+                : context.check_mode
+                    ? "Would remove the certificate set from " +
+                          request.cert_dir
+                    : "Removed the certificate set from " + request.cert_dir;
   return outcome;
 }
 
@@ -383,6 +404,15 @@ Outcome run_csr(const Params& params, const Context& context,
   Outcome outcome;
   auto key_type = pki::parse_key_type(params["key_type"].get<std::string>());
   if (!key_type) return failure("Option key_type: " + key_type.error().message);
+
+  // A ca_cert that cannot be read would otherwise make every installed
+  // certificate look current.
+  auto signer = read_pem_option(params, "ca_cert", request.paths);
+  if (!signer) return failure(signer.error().message);
+  if (!signer->pem.empty()) {
+    auto parsed = pki::parse_certificates(signer->pem, signer->label);
+    if (!parsed) return failure("Option ca_cert: " + parsed.error().message);
+  }
 
   std::vector<std::string> reasons =
       enrollment_reasons(params, request, outcome.checks);

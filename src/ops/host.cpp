@@ -1,5 +1,6 @@
 #include "ops/host.hpp"
 
+#include <filesystem>
 #include <sstream>
 
 namespace qmt::ops {
@@ -40,7 +41,14 @@ util::Result<void> require_absolute(const std::string& option,
 }
 
 util::Result<LoadedQemuConf> load_qemu_conf(const HostPaths& paths) {
-  const std::string file = paths.resolve(paths.qemu_conf);
+  std::string file = paths.resolve(paths.qemu_conf);
+  // A symbolic link is followed, so the atomic write replaces its target
+  // and the link stays, as ansible.builtin modules do.
+  std::error_code error;
+  if (std::filesystem::is_symlink(file, error)) {
+    auto target = std::filesystem::canonical(file, error);
+    if (!error) file = target.string();
+  }
   auto text = util::read_file(file);
   if (!text) return text.error();
   auto mode = util::stat_path(file);

@@ -183,9 +183,24 @@ Outcome run_info(const Params& params, const Context& context) {
         options.extra_names.push_back(name.get<std::string>());
       }
       options.warn_days = params["renew_before_days"].get<int>();
+      if (options.hostname.empty()) {
+        return failure("Invalid value for option hostname: it is empty; "
+                       "give the name other hosts use to reach this one");
+      }
       data["hostname"] = options.hostname;
       auto set_checks = pki::check_certificate_set(set, options);
       checks.insert(checks.end(), set_checks.begin(), set_checks.end());
+      for (const pki::PemFile* file :
+           {&set.ca_cert, &set.server_cert, &set.client_cert}) {
+        if (holds_private_key(file->pem)) {
+          checks.push_back(
+              {"permissions.key-in-certificate", CheckStatus::failed,
+               file->label,
+               file->label + " contains a private key, and certificate files "
+                             "are readable by every user; reinstall the set "
+                             "with the key in server-key.pem only"});
+        }
+      }
       check_trust_bundle(set, checks);
       check_separation(params, paths, set, checks);
       data["certificate"] = certificate_json(set);

@@ -208,11 +208,21 @@ util::Result<Params> validate_options(const OptionSpecs& specs,
   return params;
 }
 
+bool is_pem_text(const std::string& value) {
+  return value.find("-----BEGIN") != std::string::npos;
+}
+
+bool holds_private_key(const std::string& value) {
+  return value.find("PRIVATE KEY-----") != std::string::npos;
+}
+
 json mask_params(const OptionSpecs& specs, const Params& params) {
   json masked = params;
   for (const auto& spec : specs) {
-    if (spec.no_log && masked.contains(spec.name) &&
-        !masked[spec.name].is_null()) {
+    if (!masked.contains(spec.name) || masked[spec.name].is_null()) continue;
+    const json& value = masked[spec.name];
+    if (spec.no_log ||
+        (value.is_string() && holds_private_key(value.get<std::string>()))) {
       masked[spec.name] = k_masked;
     }
   }
@@ -223,10 +233,15 @@ std::vector<std::string> secret_values(const OptionSpecs& specs,
                                        const Params& params) {
   std::vector<std::string> secrets;
   for (const auto& spec : specs) {
-    if (!spec.no_log || !params.contains(spec.name)) continue;
-    const json& value = params.at(spec.name);
-    if (value.is_string() && !value.get<std::string>().empty()) {
-      secrets.push_back(value.get<std::string>());
+    if (!params.contains(spec.name) || !params.at(spec.name).is_string()) {
+      continue;
+    }
+    const std::string value = params.at(spec.name).get<std::string>();
+    // A no_log option given as a path is not secret, and naming the file
+    // in messages helps; its PEM text is. Any option holding a private key
+    // (for example a key pasted into a certificate option) is secret too.
+    if ((spec.no_log && is_pem_text(value)) || holds_private_key(value)) {
+      secrets.push_back(value);
     }
   }
   return secrets;

@@ -43,10 +43,18 @@ util::Result<Params> validate_options(const OptionSpecs& specs,
                                       const nlohmann::json& arguments,
                                       const std::string& owner);
 
-// Returns `params` with every no_log option's value replaced by "********".
+// True when `value` is PEM text rather than a path.
+bool is_pem_text(const std::string& value);
+
+// True when `value` contains a PEM private key block.
+bool holds_private_key(const std::string& value);
+
+// Returns `params` with the value of every no_log option, and of any option
+// holding a private key, replaced by "********".
 nlohmann::json mask_params(const OptionSpecs& specs, const Params& params);
 
-// Collects the non-empty string values of the no_log options in `params`.
+// Collects the values to scrub from output: no_log options given as PEM
+// text, and any option holding a private key.
 std::vector<std::string> secret_values(const OptionSpecs& specs,
                                        const Params& params);
 

@@ -185,6 +185,18 @@ CASES = [
     ("conf relative cert_dir", CONFIG, None,
      lambda s, p: config_args(s, cert_dir="etc/pki"),
      "Invalid value for option cert_dir: 'etc/pki' is not an absolute path"),
+    ("cert holding a private key", CERT, None,
+     lambda s, p: cert_args(s, p, cert=pem(p.cert) + pkitool.key_pem(p.key)),
+     "cert contains a private key. Certificate files are installed readable "
+     "by every user (0644), so give only certificates there and the key in "
+     "the key or client_key option"),
+    ("cert empty hostname", CERT, None,
+     lambda s, p: cert_args(s, p, hostname=""),
+     "Invalid value for option hostname: it is empty; give the name other "
+     "hosts use to reach this one"),
+    ("csr unreadable ca_cert", CERT, None,
+     lambda s, p: cert_args(s, p, state="csr", ca_cert="garbage"),
+     "Option ca_cert: Failed to read garbage: No such file or directory"),
     ("ca csr garbage", CA, None,
      lambda s, p: {"ca_dir": str(s.root / "ca"),
                    "csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n"
@@ -212,7 +224,7 @@ def test_bad_input(case, sandbox, pki, run_module):
     args = build_args(sandbox, pki)
     before = sandbox.snapshot()
     result = run_module(module, args)
-    assert result["failed"] is True
+    assert result["failed"] is True, result["msg"]
     assert result["changed"] is False
     if isinstance(expected, re.Pattern):
         assert expected.fullmatch(result["msg"]), result["msg"]
@@ -220,7 +232,7 @@ def test_bad_input(case, sandbox, pki, run_module):
         assert result["msg"] == expand(expected, sandbox)
     assert sandbox.snapshot() == before
     key_body = pkitool.key_pem(pki.key).splitlines()[1]
-    assert key_body not in str(result)
+    assert key_body not in json.dumps(result)
 
 
 def test_read_only_target_folder(sandbox, pki, run_module, tmp_path):

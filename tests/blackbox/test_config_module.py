@@ -1,6 +1,10 @@
 """qemu_migration_tls_config run as Ansible runs it."""
 
+import json
 import os
+import subprocess
+
+from conftest import MODULE_DIR
 
 CONFIG = "qemu_migration_tls_config"
 
@@ -134,3 +138,28 @@ def test_config_returns_masked_invocation(sandbox, run_module):
     result = run_module(CONFIG, config_args(sandbox))
     assert result["invocation"]["module_args"]["path"] == str(sandbox.conf)
     assert result["invocation"]["module_args"]["verify_peer"] is True
+
+
+def test_config_writes_through_symlink(sandbox, run_module):
+    target = sandbox.root / "real.conf"
+    sandbox.conf.rename(target)
+    sandbox.conf.symlink_to(target)
+    result = run_module(CONFIG, config_args(sandbox))
+    assert result["changed"] is True
+    assert sandbox.conf.is_symlink()
+    assert active_lines(target)[0] == \
+        'migrate_tls_x509_cert_dir = "/etc/pki/qemu-migrate"'
+
+
+def test_config_accepts_qualified_module_name(sandbox, tmp_path):
+    args = dict(config_args(sandbox),
+                _ansible_module_name="ansible.legacy." + CONFIG,
+                _ansible_check_mode="yes", _ansible_verbosity="3")
+    args_file = tmp_path / "args.json"
+    args_file.write_text(json.dumps(args))
+    completed = subprocess.run([os.path.join(MODULE_DIR, CONFIG),
+                                str(args_file)], capture_output=True,
+                               text=True, timeout=60)
+    result = json.loads(completed.stdout)
+    assert result["changed"] is True
+    assert active_lines(sandbox.conf) == []
