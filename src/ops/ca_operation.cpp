@@ -123,6 +123,13 @@ Outcome run_ca(const Params& params, const Context& context) {
   outcome.data["ca_certificate"] = signed_certificate->ca_certificate_pem;
   outcome.data["serial"] = signed_certificate->serial_hex;
   outcome.data["not_after"] = signed_certificate->not_after;
+  if (signed_certificate->not_after_clipped) {
+    outcome.warnings.push_back(
+        "The certificate for " + request.hostname +
+        " expires with the CA, before the requested " +
+        std::to_string(request.validity_days) +
+        " days; rotate the CA before then");
+  }
   outcome.msg = "Signed a certificate for " + request.hostname + ", serial " +
                 signed_certificate->serial_hex;
   return outcome;

@@ -39,6 +39,11 @@ util::Result<CertRequest> read_request(const Params& params) {
   request.paths = host_paths(params);
   request.state = params["state"].get<std::string>();
   request.renew_before_days = params["renew_before_days"].get<int>();
+  if (request.renew_before_days < 0) {
+    return util::Error{"Invalid value for option renew_before_days: " +
+                       std::to_string(request.renew_before_days) +
+                       " is negative; give a number of days, 0 or more"};
+  }
 
   const std::string conf_file = request.paths.resolve(request.paths.qemu_conf);
   auto exists = util::stat_path(conf_file);

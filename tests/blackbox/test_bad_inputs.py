@@ -197,6 +197,10 @@ CASES = [
     ("csr unreadable ca_cert", CERT, None,
      lambda s, p: cert_args(s, p, state="csr", ca_cert="garbage"),
      "Option ca_cert: Failed to read garbage: No such file or directory"),
+    ("cert negative renewal window", CERT, None,
+     lambda s, p: cert_args(s, p, renew_before_days=-5),
+     "Invalid value for option renew_before_days: -5 is negative; give a "
+     "number of days, 0 or more"),
     ("ca csr garbage", CA, None,
      lambda s, p: {"ca_dir": str(s.root / "ca"),
                    "csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n"

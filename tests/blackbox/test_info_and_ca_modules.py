@@ -122,3 +122,18 @@ def test_ca_four_steps(tmp_path, run_module):
     assert second_apply["ca_certificate"] == first_apply["ca_certificate"]
     key_body = (tmp_path / "ca" / "ca-key.pem").read_text().splitlines()[1]
     assert key_body not in str([first_apply, second_apply])
+
+
+def test_ca_warns_when_certificate_clipped(sandbox, tmp_path, run_module):
+    ca_args = {"ca_dir": str(tmp_path / "ca"), "validity_days": 10}
+    run_module(CA, ca_args)
+    request = run_module(CERT, {"path": str(sandbox.conf),
+                                "cert_dir": str(sandbox.cert_dir),
+                                "state": "csr", "hostname": "host1.lab.test",
+                                "key_type": "ec-p256"})
+    signed = run_module(CA, dict(ca_args, csr=request["csr"],
+                                 hostname="host1.lab.test"))
+    assert signed["changed"] is True
+    assert signed["warnings"] == [
+        "The certificate for host1.lab.test expires with the CA, before the "
+        "requested 398 days; rotate the CA before then"]
