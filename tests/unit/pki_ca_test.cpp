@@ -17,9 +17,14 @@
 #include "pki/csr.hpp"
 #include "pki/index.hpp"
 #include "util/files.hpp"
+#include "pki_test_support.hpp"
 
 namespace {
 
+using qmt::pki::testing::TempDir;
+using qmt::pki::testing::file_mode;
+using qmt::pki::testing::write_text;
+using qmt::pki::testing::read_text;
 using qmt::pki::CaSettings;
 using qmt::pki::EvpPkeyPtr;
 using qmt::pki::KeyType;
@@ -29,39 +34,11 @@ using qmt::pki::X509ReqPtr;
 
 constexpr std::int64_t k_day = 86400;
 
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/qmt-ca-XXXXXX";
-    m_path = ::mkdtemp(pattern);
-  }
-  ~TempDir() { std::filesystem::remove_all(m_path); }
-  const std::string& path() const { return m_path; }
-
- private:
-  std::string m_path;
-};
-
 // RSA 3072 generation takes up to a second, so each type is made once.
 const EVP_PKEY* shared_key(KeyType type) {
   static EvpPkeyPtr rsa = qmt::pki::generate_key(KeyType::rsa3072).value();
   static EvpPkeyPtr ec = qmt::pki::generate_key(KeyType::ec_p256).value();
   return type == KeyType::rsa3072 ? rsa.get() : ec.get();
-}
-
-mode_t file_mode(const std::string& path) {
-  struct stat info {};
-  if (::stat(path.c_str(), &info) != 0) return 0;
-  return info.st_mode & 07777;
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
-
-std::string read_text(const std::string& path) {
-  auto text = qmt::util::read_file(path);
-  return text.ok() ? text.value() : "";
 }
 
 X509Ptr parse_certificate(const std::string& pem) {

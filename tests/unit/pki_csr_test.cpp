@@ -12,24 +12,14 @@
 
 #include "pki/csr.hpp"
 #include "util/files.hpp"
+#include "pki_test_support.hpp"
 
 namespace {
 
+using qmt::pki::testing::TempDir;
+using qmt::pki::testing::write_text;
 using qmt::pki::EvpPkeyPtr;
 using qmt::pki::KeyType;
-
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/qmt-csr-XXXXXX";
-    m_path = ::mkdtemp(pattern);
-  }
-  ~TempDir() { std::filesystem::remove_all(m_path); }
-  const std::string& path() const { return m_path; }
-
- private:
-  std::string m_path;
-};
 
 // RSA 3072 generation takes up to a second, so each type is made once.
 const EVP_PKEY* shared_key(KeyType type) {
@@ -42,10 +32,6 @@ mode_t file_mode(const std::string& path) {
   struct stat info {};
   if (::lstat(path.c_str(), &info) != 0) return 0;
   return info.st_mode & 07777;
-}
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
 }
 
 std::vector<std::string> requested_names(X509_REQ* request) {

@@ -13,27 +13,13 @@
 
 #include "pki/index.hpp"
 #include "util/files.hpp"
+#include "pki_test_support.hpp"
 
 namespace {
 
+using qmt::pki::testing::TempDir;
+using qmt::pki::testing::write_text;
 using qmt::pki::IndexEntry;
-
-class TempDir {
- public:
-  TempDir() {
-    char pattern[] = "/tmp/qmt-index-XXXXXX";
-    m_path = ::mkdtemp(pattern);
-  }
-  ~TempDir() { std::filesystem::remove_all(m_path); }
-  const std::string& path() const { return m_path; }
-
- private:
-  std::string m_path;
-};
-
-void write_text(const std::string& path, const std::string& text) {
-  std::ofstream(path) << text;
-}
 
 IndexEntry sample_entry(const std::string& serial) {
   IndexEntry entry;

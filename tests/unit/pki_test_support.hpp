@@ -8,10 +8,12 @@
 #include <openssl/pem.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 
 #include <cstdint>
 #include <ctime>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <optional>
 #include <stdexcept>
@@ -20,6 +22,7 @@
 #include <vector>
 
 #include "pki/openssl.hpp"
+#include "util/files.hpp"
 
 namespace qmt::pki::testing {
 
@@ -285,5 +288,22 @@ class TempDir {
  private:
   std::string m_path;
 };
+
+// Returns the permission bits of `path`, or 0 when it cannot be read.
+inline mode_t file_mode(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) != 0) return 0;
+  return info.st_mode & 07777;
+}
+
+inline void write_text(const std::string& path, const std::string& text) {
+  std::ofstream(path) << text;
+}
+
+// Returns the content of `path`, or "" when it cannot be read.
+inline std::string read_text(const std::string& path) {
+  auto text = qmt::util::read_file(path);
+  return text.ok() ? text.value() : "";
+}
 
 }  // namespace qmt::pki::testing
