@@ -20,9 +20,9 @@ inline constexpr const char* k_default_cert_dir = "/etc/pki/qemu-migrate";
 // reads qemu.conf.
 OptionSpecs qemu_conf_options();
 
-// Where an operation finds files on this host. `root` prefixes every
-// absolute path, so a sandbox folder can stand in for "/"; values written
-// into qemu.conf stay as libvirt inside that root sees them.
+// Locations of an operation's files on this host. `root` prefixes every
+// absolute path, so a sandbox folder can stand in for "/". Values written
+// into qemu.conf stay as libvirt inside that root reads them.
 struct HostPaths {
   std::string root;
   std::string lens_dir;
@@ -59,8 +59,8 @@ struct MigrationSettings {
   std::optional<bool> force;
 };
 
-// Reads the migration TLS keys; a key of the wrong type (a quoted boolean,
-// a bare string) is an error naming the file, the key and the value.
+// Reads the migration TLS keys. A key of the wrong type, such as a quoted
+// boolean or a bare string, is an error naming the file, key and value.
 util::Result<MigrationSettings> read_migration_settings(
     const LoadedQemuConf& loaded);
 

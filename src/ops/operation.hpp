@@ -18,7 +18,8 @@ struct FileDiff {
   std::string after;
 };
 
-// What an operation did or, in check mode, would do.
+// Result of an operation: its changes, or in check mode the changes it
+// would make.
 struct Outcome {
   bool changed = false;
   bool failed = false;
@@ -29,7 +30,7 @@ struct Outcome {
   nlohmann::json data = nlohmann::json::object();  // further return keys
 };
 
-// How the caller runs an operation.
+// Run settings the caller passes to an operation.
 struct Context {
   bool check_mode = false;
   bool diff = false;

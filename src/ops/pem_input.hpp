@@ -8,7 +8,7 @@
 
 namespace qmt::ops {
 
-// Resolves an option that holds either PEM text or the path of a PEM file
+// Resolves an option that contains either PEM text or the path of a PEM file
 // on this host. The label names the option, or the file, in messages.
 // A missing value gives an empty PemFile.
 util::Result<pki::PemFile> read_pem_option(const Params& params,

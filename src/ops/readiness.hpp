@@ -9,7 +9,7 @@
 
 namespace qmt::ops {
 
-// What the info operation already read, handed to the libvirt checks.
+// Inputs the info operation already read, passed to the libvirt checks.
 struct ReadinessInput {
   const Params& params;
   const HostPaths& paths;
